@@ -57,6 +57,12 @@ def load_hf_model(dtype: str = "float32") -> tuple[Any, Any]:
         )
         saved.mkdir(parents=True, exist_ok=True)
         tmp = saved.with_name(saved.name + f".tmp{os.getpid()}")
+        # The weights are plain float32 tensors now; drop the GGUF "quantizer" marker so
+        # transformers agrees to save them as an ordinary checkpoint.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         for item in tmp.iterdir():
