@@ -4,7 +4,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.lab-installed
 # Offline guard for every Python process of the test run, Jupyter kernels included.
-TEST_ENV := PYTHONPATH=$(CURDIR)/tools/offline_guard LAB_NETWORK_LOG=$(CURDIR)/.lab-state/network.log \
+TEST_ENV := PYTHONPATH=$(CURDIR)/tools/offline_guard LAB_NETWORK_LOG=$(CURDIR)/.lab-state/network.log LAB_THREADS=1 \
             LAB_PROVIDER=local OPENAI_API_KEY= OPENAI_BASE_URL= MPLBACKEND=Agg
 JOBS  ?= 2
 

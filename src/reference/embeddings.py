@@ -130,7 +130,8 @@ class LocalEmbedder(Embedder):
 
     def __init__(self, path: str | Path | None = None) -> None:
         self._model = _load_sentence_transformer(str(path or minilm_path()))
-        super().__init__(LOCAL_EMBED_MODEL, int(self._model.get_sentence_embedding_dimension()))
+        dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        super().__init__(LOCAL_EMBED_MODEL, int(dim_of()))
         self.max_seq_length = int(self._model.max_seq_length)
 
     def count_tokens(self, text: str) -> int:

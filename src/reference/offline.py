@@ -39,7 +39,10 @@ _DEFAULTS = {
 
 def llama_index_static_dir() -> Path | None:
     """Folder of data files shipped inside the llama-index-core wheel, if installed."""
-    spec = importlib.util.find_spec("llama_index.core")
+    try:
+        spec = importlib.util.find_spec("llama_index.core")
+    except ModuleNotFoundError:  # llama_index itself is not installed (e.g. a slim API image)
+        return None
     if spec is None or not spec.submodule_search_locations:
         return None
     static = Path(next(iter(spec.submodule_search_locations))) / "_static"
