@@ -97,7 +97,12 @@ def strip_solution(source: str, where: str = "<cell>") -> tuple[str, bool, bool]
     return "\n".join(out), had, top_level
 
 
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
 def _clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Strip outputs and editor debris; give every notebook the same kernel metadata."""
+    nb.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
