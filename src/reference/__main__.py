@@ -90,8 +90,12 @@ def doctor() -> int:
 def lab_command(port: int | None, no_browser: bool) -> list[str]:
     """The JupyterLab command line ``make lab`` runs (a random token guards it)."""
     cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={REPO}",
-           "--ServerApp.ip=127.0.0.1", "--LabApp.news_url=", "--LabApp.check_for_updates_class="
-           "jupyterlab.NeverCheckForUpdate", "--ServerApp.default_url=/lab/tree/notebooks"]
+           "--ServerApp.ip=127.0.0.1", "--ServerApp.default_url=/lab/tree/notebooks",
+           # nothing reaches for the internet: no news, no update check, no PyPI extension search
+           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--LabApp.extension_manager=readonly"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI run as root
     if port:
         cmd.append(f"--ServerApp.port={port}")
     if no_browser:
