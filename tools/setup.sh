@@ -75,7 +75,7 @@ if ! "$VENV/bin/python" -c 'import llama_cpp' 2>/dev/null; then
       NOAMX='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'
       export CMAKE_ARGS="-DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$NOAMX' -DCMAKE_CXX_FLAGS='$NOAMX' ${CMAKE_ARGS:-}"
     fi
-    "${PIP[@]}" install -q "llama-cpp-python==0.3.36" || say "WARNING: llama-cpp-python failed to build"
+    "${PIP[@]}" install -q --no-deps "llama-cpp-python==0.3.36" || say "WARNING: llama-cpp-python failed to build"
   else
     say "WARNING: no C++ compiler/cmake found: skipping llama-cpp-python"
   fi

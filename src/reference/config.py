@@ -28,6 +28,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ProviderName = Literal["local", "openai", "compatible", "fake"]
 
+#: The OpenAI API, used when a key is set and no base URL is (an empty OPENAI_BASE_URL counts as unset).
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: Name under which the lab serves and reports its default local chat model.
 LOCAL_CHAT_MODEL = "smollm2-135m-instruct"
 #: Name under which the lab serves and reports its default local embedding model.
@@ -37,7 +39,9 @@ LOCAL_EMBED_MODEL = "all-minilm-l6-v2"
 class Settings(BaseSettings):
     """Lab settings; construct with keyword arguments in tests, from env elsewhere."""
 
-    model_config = SettingsConfigDict(env_prefix="LAB_", extra="ignore", populate_by_name=True)
+    # env_ignore_empty: `OPENAI_API_KEY=` (set but empty) means "no key", as a person would expect.
+    model_config = SettingsConfigDict(env_prefix="LAB_", extra="ignore", populate_by_name=True,
+                                      env_ignore_empty=True)
 
     provider: Literal["auto", "local", "openai", "compatible", "fake"] = "auto"
     openai_api_key: SecretStr | None = Field(

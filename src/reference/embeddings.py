@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from reference.config import LOCAL_EMBED_MODEL, Settings, get_settings
+from reference.config import LOCAL_EMBED_MODEL, OPENAI_DEFAULT_BASE_URL, Settings, get_settings
 from reference.errors import ConfigurationError, InputError, InputTooLargeError
 
 #: Refuse single inputs longer than this many characters (they would be truncated silently).
@@ -164,7 +164,8 @@ class OpenAIEmbedder(Embedder):
         self._secret = key
         self.max_retries = s.max_retries
         self._client = openai.OpenAI(
-            api_key=key, base_url=url, timeout=s.timeout_s, max_retries=0, http_client=http_client
+            api_key=key, base_url=url or OPENAI_DEFAULT_BASE_URL, timeout=s.timeout_s, max_retries=0,
+            http_client=http_client,
         )
         name = model or s.embed_model or ("text-embedding-3-small" if not url else LOCAL_EMBED_MODEL)
         super().__init__(name, dim or 0)

@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from reference.config import LOCAL_CHAT_MODEL, Settings, get_settings
+from reference.config import LOCAL_CHAT_MODEL, OPENAI_DEFAULT_BASE_URL, Settings, get_settings
 from reference.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -571,7 +571,8 @@ class OpenAIChatModel(ChatModel):
         #: first backoff delay; doubles per retry (tests set it to 0)
         self.retry_base_delay_s = 0.5
         self._client = openai.OpenAI(
-            api_key=key, base_url=url, timeout=timeout_s or s.timeout_s, max_retries=0, http_client=http_client
+            api_key=key, base_url=url or OPENAI_DEFAULT_BASE_URL, timeout=timeout_s or s.timeout_s,
+            max_retries=0, http_client=http_client,
         )
 
     def _generate(self, messages: list[Message], **kw: Any) -> _Result:
