@@ -118,8 +118,12 @@ def minilm_path() -> Path:
 
 @lru_cache(maxsize=2)
 def _load_sentence_transformer(path: str) -> Any:
+    import torch  # noqa: PLC0415
     from sentence_transformers import SentenceTransformer  # noqa: PLC0415
 
+    # Honour LAB_THREADS: torch's default of one thread per core oversubscribes the CPU when
+    # two notebooks (or a notebook and the llama.cpp model) run side by side.
+    torch.set_num_threads(get_settings().threads)
     return SentenceTransformer(path, device="cpu", local_files_only=True)
 
 
