@@ -107,24 +107,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="check the installation and the models")
-    serve = sub.add_parser("serve", help="run the OpenAI-compatible server")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--host", default="127.0.0.1")
+    sub.add_parser("serve", help="run the OpenAI-compatible server (options: python -m reference.serve --help)",
+                   add_help=False)
     lab = sub.add_parser("lab", help="open JupyterLab on the notebooks")
     lab.add_argument("--port", type=int, default=None)
     lab.add_argument("--no-browser", action="store_true")
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "serve":
+        from reference.serve import main as serve_main  # noqa: PLC0415
+
+        return serve_main(rest)
+    if rest:
+        parser.error(f"unrecognised arguments: {' '.join(rest)}")
     if args.command == "doctor":
         return doctor()
-    if args.command == "serve":
-        import uvicorn  # noqa: PLC0415
-
-        from reference.serve import create_app  # noqa: PLC0415
-
-        key = os.environ.get("LAB_SERVER_API_KEY") or None
-        print(f"serving on http://{args.host}:{args.port}/v1 (auth {'on' if key else 'off'})")
-        uvicorn.run(create_app(api_key=key), host=args.host, port=args.port, log_level="info")
-        return 0
     return subprocess.call(lab_command(args.port, args.no_browser))
 
 
