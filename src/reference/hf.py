@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import queue
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -275,10 +274,3 @@ class TransformersChatModel(ChatModel):
         yield from self.iter_tokens(validate_messages(messages), max_tokens=max_tokens,
                                     temperature=temperature, stop=stop)
 
-
-def timed_load() -> float:
-    """Seconds to load the transformers model (after clearing the in-process cache)."""
-    load_hf_model.cache_clear()
-    start = time.perf_counter()
-    load_hf_model()
-    return time.perf_counter() - start

@@ -303,7 +303,7 @@ def llama_cpp_available() -> bool:
 
 
 @lru_cache(maxsize=4)
-def _load_llama(path: str, n_ctx: int, n_threads: int, embedding: bool = False) -> Any:
+def _load_llama(path: str, n_ctx: int, n_threads: int) -> Any:
     import llama_cpp  # noqa: PLC0415 - heavy, optional
 
     return llama_cpp.Llama(
@@ -312,7 +312,6 @@ def _load_llama(path: str, n_ctx: int, n_threads: int, embedding: bool = False) 
         n_threads=n_threads,
         n_threads_batch=n_threads,
         seed=0,
-        embedding=embedding,
         verbose=False,
     )
 
