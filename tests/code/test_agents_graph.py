@@ -127,3 +127,49 @@ def test_unknown_thread(env: LabEnvironment, tmp_path: Path) -> None:
     agent = make_agent(env, ["hi"], tmp_path / "cp.db")
     with pytest.raises(InputError, match="no checkpoint"):
         agent.resume("nope")
+
+
+def test_hard_exit_inside_the_tool_keeps_the_approval(tmp_path: Path) -> None:
+    """The process dies (``os._exit``) inside the approved tool call: the approval must survive.
+
+    With LangGraph's default ``durability="async"`` the checkpoint of the approval step was
+    written while the tool ran, so a hard exit could lose it and the resumed thread asked for
+    approval again (seen in CI). The agent invokes with ``durability="sync"``; a slowed-down
+    checkpoint write makes the race certain, so this test fails under "async".
+    """
+    cp, desk = tmp_path / "cp.db", tmp_path / "desk.db"
+    script = textwrap.dedent(f"""
+        import dataclasses, os, time
+        from langgraph.checkpoint.sqlite import SqliteSaver
+        from reference.agents import GraphAgent, LabEnvironment, NativeDecider, ScriptedToolModel, Toolbox
+
+        slow_put = SqliteSaver.put
+        def put_after_a_delay(self, *args, **kwargs):  # a slow disk widens the race to certainty
+            time.sleep(0.3)
+            return slow_put(self, *args, **kwargs)
+        SqliteSaver.put = put_after_a_delay
+
+        env = LabEnvironment.create(search_doc_ids=["sup-email-ticket-48213"], ticket_db={str(desk)!r})
+        box = env.toolbox()
+        original = box.get("create_support_ticket")
+
+        def write_then_die(**kwargs):
+            original.fn(**kwargs)
+            os._exit(3)
+
+        box = Toolbox([dataclasses.replace(t, fn=write_then_die) if t.name == original.name else t for t in box])
+        agent = GraphAgent(ScriptedToolModel([{TICKET!r}, "Filed."], follow_conversation=True), box,
+                           checkpointer={str(cp)!r}, decider=NativeDecider())
+        agent.start({REQUEST!r}, thread_id="t-exit")
+        agent.resume("t-exit", approved=True)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    desk_env = LabEnvironment.create(search_doc_ids=["sup-email-ticket-48213"], ticket_db=str(desk))
+    assert desk_env.state()["tickets"] == 1
+    agent = make_agent(desk_env, [TICKET, "Filed."], cp)
+    assert agent.pending_approval("t-exit") is None
+    assert agent.graph.get_state(agent._config("t-exit")).next == ("tools",)
+    agent.resume("t-exit")
+    r = agent.result("t-exit")
+    assert r.status == "answered" and desk_env.state()["tickets"] == 1

@@ -297,7 +297,10 @@ class GraphAgent:
     def _invoke(self, payload: Any, thread_id: str) -> None:
         with self.core.tracer.span("agent.graph.invoke", "AGENT",
                                    attributes={"session.id": thread_id}) as span:
-            self.graph.invoke(payload, self._config(thread_id))
+            # "sync": each step's checkpoint is on disk before the next step starts. LangGraph's
+            # default ("async") writes it while the next step runs, so a process that dies in a
+            # tool call can lose the step before it (e.g. the human approval).
+            self.graph.invoke(payload, self._config(thread_id), durability="sync")
             values = self.graph.get_state(self._config(thread_id)).values
             span.set("lab.agent.status", values.get("status") or "waiting")
 
