@@ -112,3 +112,15 @@ def test_on_disk_stores_keep_their_data_across_reopen(tmp_path):
         with open_store(kind, DIM, path=tmp_path / kind) as s:
             assert s.count() == 50, kind
             assert s.search(x[7], k=1).ids == [7], kind
+
+
+def test_lancedb_flat_ivf_index_agrees_with_exact_search(data, tmp_path):
+    x, q, payloads = data
+    store = open_store("lancedb", DIM, path=tmp_path / "ivf-sq", index="ivf_sq", nprobes=64)
+    store.add(list(range(N)), x, payloads)
+    store.build_index()
+    assert store.describe() == "lancedb (IVF-SQ index, nprobes=64)"
+    found = [store.search(v, k=5).ids for v in q]
+    assert recall_at_k(found, exact_top_k(x, q, 5)) >= 0.9
+    with pytest.raises(InputError, match="unknown lancedb index"):
+        open_store("lancedb", DIM, path=tmp_path / "bad", index="hnsw")
