@@ -31,6 +31,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -221,6 +222,14 @@ def judge_eval(judge_n: int) -> None:
               f"{c.matrix.tolist()}")
     print(f"  deterministic metrics on all {len(js)} answers: {det_s:.2f} s; mean agreement over both labels: "
           f"{(rows[0][2].agreement + rows[1][2].agreement) / 2:.1%}")
+    # the rules were tuned on the "dev" half only (split by sha256 of the question; datasets/judgments/README.md)
+    half = ["dev" if int(hashlib.sha256(j.question.encode()).hexdigest(), 16) % 2 == 0 else "held-out" for j in js]
+    for name in ("dev", "held-out"):
+        idx = [i for i, h in enumerate(half) if h == name]
+        agree = {label: sum(int(pred[i]) == human[i] for i in idx) / len(idx)
+                 for label, pred, human in (("faithfulness", det_f, hf), ("correctness", det_c, hc))}
+        print(f"  deterministic, {name:8} half (n={len(idx):2}): faithfulness {agree['faithfulness']:.1%}, "
+              f"correctness {agree['correctness']:.1%}")
     if judge_n:
         print(f"  local judge: {judge_s:.0f} s for {judge_n} verdicts ({judge_s / judge_n:.1f} s each)")
         print(f"  position bias on {pos.n} pairs: consistent {pos.consistent:.0%}, first-shown preferred "

@@ -16,9 +16,13 @@ has blind spots, listed here so nobody mistakes a high score for proof:
   numbers and word recall against the reference answer.
 * :func:`faithfulness` - each sentence of the answer must be supported by the context:
   its numbers must appear in the context or question (or follow from one arithmetic
-  step on them) and most of its content words must appear there. *Fails* on
-  contradictions phrased with context words ("enabled" vs "disabled") and on invented
-  claims made of question words ("40 parking spaces" when the context has 40 bikes).
+  step on two of them, or one unit conversion), its ids and names must occur there, and
+  a yes/no answer must agree with any limit the context states in the question's unit
+  ("up to 60 kg" vs "can it carry 80 kg?"). *Fails* on contradictions phrased with
+  context words ("enabled" vs "disabled"), on invented claims made of question words
+  ("40 parking spaces" when the context has 40 bikes) and, unless ``check_rows=True``,
+  on a real value taken from the wrong row ("99.95%" is the Enterprise uptime, asked
+  for Pro).
 * :func:`citation_accuracy` - cited ids are a subset of the retrieved ids and cover the
   documents that support the answer. *Fails* to notice a citation that is present but
   irrelevant to the sentence it is attached to.
@@ -133,6 +137,17 @@ _NUM_RE = re.compile(
 )
 
 
+def _number_value(m: re.Match[str], text: str) -> float:
+    """The value of one :data:`_NUM_RE` match in ``text``."""
+    value = float(m.group("num").replace(",", ""))
+    if m.group("time"):
+        value += int(m.group("time")[1:]) / 60
+    value *= {"k": 1e3, "m": 1e6}.get((m.group("suf") or "").lower(), 1)
+    if m.group("sign") and (m.start() == 0 or not text[m.start() - 1].isalnum()):
+        value = -value
+    return value
+
+
 def extract_numbers(text: str, *, words: bool = True) -> list[float]:
     """Numbers in ``text`` as floats, normalised for comparison.
 
@@ -147,16 +162,7 @@ def extract_numbers(text: str, *, words: bool = True) -> list[float]:
         [1250.0, 3.0, -5.0, 1500.0, 2.0]
     """
     text = _text(text, "text")
-    out: list[float] = []
-    for m in _NUM_RE.finditer(text):
-        value = float(m.group("num").replace(",", ""))
-        if m.group("time"):
-            value += int(m.group("time")[1:]) / 60
-        suf = (m.group("suf") or "").lower()
-        value *= {"k": 1e3, "m": 1e6}.get(suf, 1)
-        if m.group("sign") and (m.start() == 0 or not text[m.start() - 1].isalnum()):
-            value = -value
-        out.append(value)
+    out = [_number_value(m, text) for m in _NUM_RE.finditer(text)]
     if words:
         for w in re.findall(r"[a-z]+", text.lower()):
             if w in _NUMBER_WORDS:
@@ -372,39 +378,281 @@ def split_claims(answer: str) -> list[str]:
     return [p.strip() for p in parts if p and p.strip()]
 
 
+#: Unit conversions allowed as one arithmetic step (minutes/hours, hours/days, days/weeks, months/years).
+_UNIT_FACTORS = (60.0, 24.0, 7.0, 12.0)
+
+
 def _derived_numbers(numbers: Sequence[float]) -> set[float]:
-    """Numbers one arithmetic step away: sums, differences, products, ratios (and their ceiling)."""
-    base = [n for n in dict.fromkeys(numbers)][:20]
-    units = [60.0, 24.0, 7.0, 12.0]
+    """Numbers one arithmetic step away from ``numbers``.
+
+    Two *different* source numbers may be added, subtracted, multiplied or divided (with
+    the ceiling of the ratio: 10 robots / 4 per dock -> 3 docks). A unit conversion
+    (x 60, 24, 7, 12 and back) is also one step, but a conversion factor is never added
+    or subtracted: "15 - 12 = 3" is not a derivation anybody makes, and allowing it made
+    almost every small number look supported.
+    """
+    base = list(dict.fromkeys(numbers))[:20]
     out = set(base)
-    for a in base:
-        for b in base + units:
-            out.update({a + b, a - b, b - a, a * b})
+    for i, a in enumerate(base):
+        for j, b in enumerate(base):
+            if i == j:
+                continue
+            out.update({a + b, a - b, a * b})
             if b:
                 out.update({a / b, float(math.ceil(a / b))})
-            if a:
-                out.add(b / a)
+        for u in _UNIT_FACTORS:
+            out.update({a * u, a / u})
     return {round(x, 6) for x in out}
 
 
 def _identifiers(text: str) -> list[str]:
     """Identifiers (``NB-500``, ``E-241``, ``Guest2025``) and mid-sentence capitalised names, lower-cased."""
-    toks = re.findall(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:[-_./][A-Za-z0-9]+)*", text)
-    ids = [t.lower() for t in toks if re.search(r"\d", t)]
+    ids = _coded_ids(text)
     # proper names: capitalised words that do not start a sentence ("the Oracle connector")
     names = re.findall(r"(?<=[a-z,;:] )[A-Z][a-zA-Z]+", text)
     return ids + [n.lower() for n in names]
 
 
+def _coded_ids(text: str) -> list[str]:
+    """Identifiers that contain a digit (``NB-100``, ``E-241``), lower-cased."""
+    toks = re.findall(r"(?<![\w-])[A-Za-z][A-Za-z0-9]*(?:[-_./][A-Za-z0-9]+)*", text)
+    return [t.lower() for t in toks if re.search(r"\d", t)]
+
+
+def _anchors(text: str) -> set[tuple[str, Any]]:
+    """The anchors of a text: written numbers (``("n", 30.0)``) and coded ids (``("i", "e-241")``)."""
+    return {a for a, _ in _anchor_types(text)}
+
+
+_TIME_UNITS = frozenset("second minute hour day week month year working business".split())
+
+
+def _anchor_types(text: str) -> set[tuple[tuple[str, Any], str]]:
+    """Each anchor of ``text`` with its type: the unit after a number, the letter prefix of an id.
+
+    Units are coarsened so that values of one kind compare: any currency symbol is
+    ``"money"``, minutes to years are ``"time"``, ``%`` is ``"%"``, any other unit word is
+    itself without a plural ``s`` ("kg", "robot"). Ids are typed by their letters
+    (``E-214`` and ``E-241`` are both ``"e"``; ``NB-100`` is ``"nb"``).
+    """
+    out: set[tuple[tuple[str, Any], str]] = set()
+    for m in _NUM_RE.finditer(text):
+        after = re.match(r"\s*-?\s*(%|[A-Za-z]+)", text[m.end():])
+        unit = after.group(1).lower() if after else ""
+        unit = unit[:-1] if len(unit) > 3 and unit.endswith("s") else unit
+        kind = "money" if m.group("cur") else "time" if unit in _TIME_UNITS else unit
+        out.add((("n", round(_number_value(m, text), 6)), kind))
+    for i in _coded_ids(text):
+        out.add((("i", i), re.sub(r"[^a-z].*", "", i)))
+    return out
+
+
+def _topic_words(text: str) -> set[str]:
+    """Content words without anything that holds a digit (anchors are compared separately)."""
+    return {w for w in content_tokens(text) if not re.search(r"\d", w)}
+
+
+_SOURCE_TAG = re.compile(r"\[[^\]\n]{1,80}\]")
+# "and"/"or" start a new clause, except in a bound such as "10 or more" or "50 and above"
+_CLAUSE_SPLIT = re.compile(
+    r",\s+|;\s+|:\s+|\s+(?:but|while|whereas)\s+|\s+(?:and|or)\s+(?!(?:more|less|fewer|above|below|over|under|"
+    r"up|higher|lower|greater|later|earlier|longer|shorter)\b)")
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One fact of the context: a clause with its anchors and content words."""
+
+    anchors: frozenset[tuple[str, Any]]
+    words: frozenset[str]
+    types: frozenset[tuple[tuple[str, Any], str]] = frozenset()
+
+
+def _context_units(context: str) -> list[_Unit]:
+    """Split ``context`` into facts, each holding its own numbers and ids.
+
+    A sentence is cut at commas, semicolons and conjunctions; a piece without a number or
+    id is glued to the fact before it ("...over temperature; let the robot cool"). The
+    words of the sentence before its first number (the shared subject of a list such as
+    "Uptime is 99.5% for Starter, 99.9% for Pro and 99.95% for Enterprise") are given to
+    every fact of that sentence. Words a later fact leaves out by ellipsis ("orders of 50
+    or more get 15%" after "Orders of 10 or more robots get an 8% discount") are *not*
+    restored, which is why :func:`faithfulness` runs this check only on request. Table rows
+    (lines with two or more ``|``) are left out: a cell is described by its column header,
+    which no clause holds.
+    """
+    units: list[_Unit] = []
+    text = _SOURCE_TAG.sub(" ", context)
+    prose = "\n".join(line for line in text.splitlines() if line.count("|") < 2)
+    for sentence in re.split(r"(?<=[.!?])\s+|\n+", prose):
+        pieces = [p for p in _CLAUSE_SPLIT.split(sentence) if p.strip()]
+        groups: list[list[str]] = []
+        for piece in pieces:
+            if groups and (not _anchors(piece) or not _anchors(" ".join(groups[-1]))):
+                groups[-1].append(piece)
+            else:
+                groups.append([piece])
+        if not groups:
+            continue
+        first = " ".join(groups[0])
+        m = _NUM_RE.search(first)
+        head = first[:m.start()] if m else ""
+        for k, group in enumerate(groups):
+            body = " ".join(group) if k == 0 else f"{head} {' '.join(group)}"
+            units.append(_Unit(frozenset(_anchors(body)), frozenset(_topic_words(body)),
+                               frozenset(_anchor_types(body))))
+    return units
+
+
+def _misattributed(claim: str, question: str, units: Sequence[_Unit],
+                   answer_anchors: set[tuple[str, Any]]) -> list[str]:
+    """Anchors of ``claim`` that the context attaches to a different fact than the one asked about.
+
+    For each number or id of the claim that occurs in the context, the facts holding it are
+    compared with *rival* facts: those holding another value of the same type (same unit
+    class, same id prefix; see :func:`_anchor_types`) that the answer never mentions. What
+    is compared is how well each fact matches the description of the anchor: for a value the answer supplies ("30 days"), the question describes it
+    (its content words and its own numbers and ids); for an anchor the question already
+    names ("What does E-241 mean?"), the claim describes it. If a rival fact matches every
+    part of the description that the claim's own fact matches, and more (a strict superset),
+    the claim took a value from the wrong row: "99.95%" asked for Pro when 99.95% is
+    the Enterprise figure, "30 days" asked for support tickets when 30 days is the CCTV
+    retention, "E-241 means the lidar window" when the lidar sentence belongs to E-214.
+    Ties and partial matches on both sides are not flagged: then the words cannot tell.
+    """
+    question_anchors = _anchors(question)
+    bad: list[str] = []
+    for anchor in sorted(_anchors(claim), key=str):
+        own = [u for u in units if anchor in u.anchors]
+        if not own:
+            continue
+        kinds = {t for u in own for a, t in u.types if a == anchor}
+        rivals = [u for u in units if anchor not in u.anchors
+                  and any(t in kinds and a not in answer_anchors for a, t in u.types)]
+        if not rivals:
+            continue
+        if anchor in question_anchors or not question.strip():
+            words, anchors = _topic_words(claim), set()
+        else:
+            words, anchors = _topic_words(question), question_anchors - {anchor}
+
+        def fit(u: _Unit) -> set[Any]:
+            return (words & u.words) | (anchors & u.anchors)
+
+        own_fits = [fit(u) for u in own]
+        if any(all(f < fit(r) for f in own_fits) for r in rivals):
+            bad.append(f"{anchor[1]:g}" if anchor[0] == "n" else str(anchor[1]))
+    return bad
+
+
+_YES_NO_QUESTION = re.compile(
+    r"^\s*(?:can|could|do|does|did|is|are|am|was|were|will|would|should|shall|may|must|has|have)\b", re.I)
+# bound words -> (kind, strict): an upper bound is violated by a larger value, a lower bound by a smaller one
+_BOUND_WORDS: dict[str, tuple[str, bool]] = {
+    "up to": ("upper", False), "at most": ("upper", False), "no more than": ("upper", False),
+    "a maximum of": ("upper", False), "maximum of": ("upper", False), "maximum": ("upper", False),
+    "not exceeding": ("upper", False), "within": ("upper", False), "under": ("upper", True),
+    "below": ("upper", True), "less than": ("upper", True), "fewer than": ("upper", True),
+    "over": ("lower", True), "above": ("lower", True), "more than": ("lower", True),
+    "greater than": ("lower", True), "exceeding": ("lower", True), "in excess of": ("lower", True),
+    "at least": ("lower", False), "a minimum of": ("lower", False), "minimum of": ("lower", False),
+    "minimum": ("lower", False),
+}
+_QUANTITY = (r"(?P<cur>[£€$])?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\w-])\s*"
+             r"(?P<unit>%|[a-zA-Z]+)?")
+_BOUND_RE = re.compile(r"\b(?P<word>" + "|".join(sorted(map(re.escape, _BOUND_WORDS), key=len, reverse=True))
+                       + r")\s+" + _QUANTITY, re.I)
+_QUANTITY_RE = re.compile(r"(?<![\w.-])" + _QUANTITY)
+_NEGATION = re.compile(r"\b(?:not|no|never|none|without)\b|n't\b", re.I)
+
+
+def _unit_key(cur: str | None, unit: str | None) -> str | None:
+    if cur:
+        return cur
+    if not unit:
+        return None
+    u = unit.lower()
+    return u[:-1] if len(u) > 3 and u.endswith("s") else u
+
+
+def _bounds(context: str) -> list[tuple[float, str, str, bool]]:
+    """Limits stated in the context: ``(value, unit, "upper"|"lower", strict)``, e.g. "up to 60 kg".
+
+    A limit inside a negated sentence ("is not required for trips over 3 days") is skipped:
+    its direction is no longer clear from the words alone.
+    """
+    out = []
+    for sentence in re.split(r"(?<=[.!?;])\s+|\n+", _SOURCE_TAG.sub(" ", context)):
+        for m in _BOUND_RE.finditer(sentence):
+            rest = sentence[:m.start()] + " " + sentence[m.end():]
+            unit = _unit_key(m.group("cur"), m.group("unit"))
+            if unit is None or _NEGATION.search(rest):
+                continue
+            kind, strict = _BOUND_WORDS[m.group("word").lower()]
+            out.append((float(m.group("num").replace(",", "")), unit, kind, strict))
+    return out
+
+
+def _bound_conflict(answer: str, context: str, question: str) -> str | None:
+    """Why a yes/no answer contradicts a limit in the context, or ``None``.
+
+    When a yes/no question carries a quantity ("Can an NB-100 carry an 80 kg load?") and
+    the context states a limit in the same unit ("carries totes up to 60 kg"), the limit
+    decides the answer: a quantity outside any such limit means "no", inside all of them
+    "yes". An answer opening with the other word contradicts the context, even though
+    each of its numbers occurs in the question or the context.
+    """
+    if not question or not _YES_NO_QUESTION.search(question):
+        return None
+    said = polarity(answer)
+    if said is None:
+        return None
+    quantities = [(float(m.group("num").replace(",", "")), _unit_key(m.group("cur"), m.group("unit")))
+                  for m in _QUANTITY_RE.finditer(question)]
+    checks = []
+    for value, unit in quantities:
+        for limit, b_unit, kind, strict in _bounds(context):
+            if unit is None or unit != b_unit:
+                continue
+            if kind == "upper":
+                inside = value < limit if strict else value <= limit
+            else:
+                inside = value > limit if strict else value >= limit
+            checks.append((inside, f"{value:g} {unit} vs {kind} limit {limit:g}"))
+    if not checks:
+        return None
+    expected = "yes" if all(ok for ok, _ in checks) else "no"
+    if said == expected:
+        return None
+    return f"says {said!r} but the context's limit implies {expected!r} ({'; '.join(w for _, w in checks)})"
+
+
+#: Markers of a worked example or a hypothetical ("for example, ten robots cost £150";
+#: "two docks would cover eight").
+_EXAMPLE = re.compile(r"\b(?:for example|for instance|e\.g\.|say|suppose|imagine|if|would)\b", re.I)
+
+
 @dataclass(frozen=True)
 class ClaimSupport:
-    """Support evidence for one claim."""
+    """Support evidence for one claim.
+
+    Attributes:
+        claim: the claim's text.
+        supported: no check below failed.
+        unsupported_numbers: numbers neither in the context/question nor one arithmetic step away.
+        word_support: share of the claim's content words found in the context or question.
+        unsupported_ids: identifiers and names the context never mentions.
+        misattributed: numbers or ids that the context attaches to a different fact.
+        conflict: why a yes/no answer contradicts a limit stated in the context.
+    """
 
     claim: str
     supported: bool
     unsupported_numbers: list[float]
     word_support: float
     unsupported_ids: list[str] = field(default_factory=list)
+    misattributed: list[str] = field(default_factory=list)
+    conflict: str | None = None
 
 
 @dataclass(frozen=True)
@@ -422,14 +670,31 @@ class FaithfulnessResult:
 
 
 def faithfulness(answer: str, context: str | Sequence[str], *, question: str = "",
-                 min_word_support: float = 0.0) -> FaithfulnessResult:
+                 min_word_support: float = 0.0, min_checked_number: float = 2.0,
+                 check_rows: bool = False) -> FaithfulnessResult:
     """Is every claim of ``answer`` supported by ``context``? Token and number overlap only.
 
-    A claim is supported when (a) each of its numbers appears in the context or the
-    question, or follows from one arithmetic step on them (``10 robots / 4 per dock`` ->
-    ``3``), and (b) at least ``min_word_support`` of its content words appear in the
-    context or question. Claims without content words ("No.") are supported. A refusal
-    makes no claim and is faithful. The answer is faithful when every claim is.
+    A claim is supported when all of these hold:
+
+    1. each of its numbers (digits or number words, at least ``min_checked_number`` in
+       size, so "two" is checked and "one" is not) appears in the context or the question,
+       or follows from one arithmetic step on two of them or from one unit conversion
+       (``10 robots / 4 per dock`` -> ``3``; ``2 weeks`` -> ``14`` days). In a worked
+       example or hypothetical ("for example, £150 a month for ten robots", "two docks
+       would cover eight") a number may also follow from the claim's *other* numbers;
+    2. its identifiers and mid-sentence names (``NB-500``, ``Oracle``) occur in the source;
+    3. a yes/no answer to a question with a quantity agrees with every limit in the same
+       unit that the context states ("up to 60 kg" -> "Can it carry 80 kg?" is "no");
+    4. with ``check_rows=True`` only: its numbers and ids are not *misattributed*, i.e. no
+       other fact of the context that holds a value of the same type fits the question
+       strictly better (:func:`_misattributed`). Off by default: it caught three
+       wrong-row answers on the tuning half of the judgments and made two false flags
+       on the held-out half (see ``datasets/judgments/README.md``);
+    5. at least ``min_word_support`` of its content words appear in the context or question
+       (0.0 by default: paraphrase is common and word overlap alone flagged good answers).
+
+    Claims without content words ("No.") are supported. A refusal makes no claim and is
+    faithful. The answer is faithful when every claim is.
 
     Example:
         >>> faithfulness("It is 60 kg.", "The NB-100 carries totes up to 60 kg.").faithful
@@ -438,6 +703,7 @@ def faithfulness(answer: str, context: str | Sequence[str], *, question: str = "
         ['It carries 100 kg.']
     """
     answer = _text(answer, "answer")
+    question = _text(question, "question")
     ctx = context if isinstance(context, str) else "\n".join(_text(c, "context item") for c in context)
     if is_refusal(answer):
         return FaithfulnessResult(True, 1.0, [], refusal=True)
@@ -447,15 +713,30 @@ def faithfulness(answer: str, context: str | Sequence[str], *, question: str = "
     known_ids = set(_identifiers(source)) | {w.lower() for w in re.findall(r"[A-Za-z0-9]+(?:[-_./][A-Za-z0-9]+)*", source)} \
         | {w.lower() for w in re.findall(r"[A-Za-z0-9]+", source)}
     known_words = set(content_tokens(source)) | {w.lower() for w in re.findall(r"[A-Za-z]+", source)}
+    units = _context_units(ctx) if check_rows else []
+    answer_anchors = _anchors(answer)
+    conflict = _bound_conflict(answer, ctx, question)
     claims: list[ClaimSupport] = []
-    for claim in split_claims(answer) or [answer]:
-        bad = [n for n in extract_numbers(claim, words=True)
-               if not _contains_number(n, known_numbers) and round(n, 6) not in derived and abs(n) > 2]
+    for k, claim in enumerate(split_claims(answer) or [answer]):
+        numbers = extract_numbers(claim, words=True)
+        hypothetical = bool(_EXAMPLE.search(claim))
+        bad = []
+        for n in numbers:
+            if abs(n) < min_checked_number or _contains_number(n, known_numbers) or round(n, 6) in derived:
+                continue
+            others = [x for x in numbers if not _same_number(x, n)]
+            # in a worked example each number must follow from the context and the example's other numbers
+            if hypothetical and others and round(n, 6) in _derived_numbers(known_numbers + others):
+                continue
+            bad.append(n)
         bad_ids = [i for i in _identifiers(claim) if i not in known_ids]
         words = content_tokens(claim)
         support = sum(w in known_words for w in words) / len(words) if words else 1.0
-        claims.append(ClaimSupport(claim, not bad and not bad_ids and support >= min_word_support,
-                                   bad, support, bad_ids))
+        wrong_row = _misattributed(claim, question, units, answer_anchors) if check_rows else []
+        claim_conflict = conflict if k == 0 else None
+        ok = (not bad and not bad_ids and not wrong_row and claim_conflict is None
+              and support >= min_word_support)
+        claims.append(ClaimSupport(claim, ok, bad, support, bad_ids, wrong_row, claim_conflict))
     score = sum(c.supported for c in claims) / len(claims)
     return FaithfulnessResult(all(c.supported for c in claims), score, claims)
 
