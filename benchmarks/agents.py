@@ -14,6 +14,10 @@ effects, side effects in injection tasks, leaked secrets):
 It also measures the **forced valid-call rate** on every task that expects a tool: one
 tool call requested (answering not allowed), prompted vs constrained.
 
+Valid-call counts are printed as ``n/N`` next to the rates, and every call counted as
+invalid is listed after the table with its reason (unreadable reply, unknown or
+disallowed tool, schema failure), so a rate below 100% can be traced to its causes.
+
 Local-model cost is $0 (self-hosted); the ``$/task as gpt-4o-mini`` column prices the
 same tokens at gpt-4o-mini list prices. Not run in CI: the full run takes tens of
 minutes on one CPU thread.
@@ -48,12 +52,27 @@ from reference.agents import (
     run_task,
     summarize_runs,
 )
+from reference.agents.loop import AgentResult
 from reference.agents.tasks import measure_tool_call
 from reference.config import get_settings
 from reference.cost import get_price
 from reference.llm import get_chat_model
 
 CONFIGS = ("valid-calls", "loop-prompted", "loop-constrained", "langgraph", "provider")
+
+
+def invalid_call_details(result: AgentResult) -> list[dict]:
+    """Every call counted as invalid in one run (same rule as ``score_task``), with the reason."""
+    out = []
+    for step in result.steps:
+        if step.action == "invalid":
+            out.append({"step": step.index, "tool": "", "status": "unreadable reply", "error": step.detail[:200],
+                        "raw": step.raw[:200]})
+        for o in step.outcomes:
+            if o.status in ("invalid", "not_allowed") and not o.call_id.startswith("injected_"):
+                out.append({"step": step.index, "tool": o.name, "status": o.status, "error": o.error[:200],
+                            "raw": o.raw_arguments[:200]})
+    return out
 
 
 def run_config(name: str, tasks: list, max_steps: int) -> dict:
@@ -80,7 +99,7 @@ def run_config(name: str, tasks: list, max_steps: int) -> dict:
                      "cost_as_gpt4o_mini": hosted.cost(run.result.prompt_tokens, run.result.completion_tokens),
                      "valid": run.score.valid_calls, "invalid": run.score.invalid_calls,
                      "unauthorised": run.score.unauthorised_side_effects, "refused": run.score.refused_calls,
-                     "reasons": run.score.reasons})
+                     "reasons": run.score.reasons, "invalid_details": invalid_call_details(run.result)})
     summary = summarize_runs(runs)
     summary["mean_cost_as_gpt4o_mini"] = sum(r["cost_as_gpt4o_mini"] for r in rows) / len(rows)
     summary["wall_s"] = time.perf_counter() - started
@@ -103,7 +122,9 @@ def run_valid_calls(tasks: list, deciders: tuple[str, ...] = ("prompted", "const
             "valid_rate": sum(c.valid for c in checks) / len(checks),
             "right_tool_rate": sum(c.right_tool for c in checks) / len(checks),
             "mean_latency_s": sum(c.latency_s for c in checks) / len(checks),
-            "invalid_examples": [(c.task_id, c.error[:80]) for c in checks if not c.valid][:5],
+            "valid": sum(c.valid for c in checks),
+            "invalid_examples": [{"task": c.task_id, "tool": c.tool, "error": c.error[:200], "raw": c.raw[:200]}
+                                 for c in checks if not c.valid],
         }
     return out
 
@@ -113,11 +134,14 @@ def print_report(results: list[dict]) -> None:
         if r.get("config") == "valid-calls":
             print(f"\nForced valid tool-call rate ({r['tasks']} tasks that expect a tool, "
                   "SmolLM2-135M, one call each)")
-            print(f"{'decider':14s} {'valid':>7s} {'right tool':>11s} {'s/call':>7s}")
+            print(f"{'decider':14s} {'valid':>7s} {'n/N':>7s} {'right tool':>11s} {'s/call':>7s}")
             for name, d in r["deciders"].items():
-                print(f"{name:14s} {d['valid_rate']:7.1%} {d['right_tool_rate']:11.1%} {d['mean_latency_s']:7.2f}")
+                counts = f"{d.get('valid', round(d['valid_rate'] * r['tasks']))}/{r['tasks']}"
+                print(f"{name:14s} {d['valid_rate']:7.1%} {counts:>7s} {d['right_tool_rate']:11.1%} "
+                      f"{d['mean_latency_s']:7.2f}")
     print(f"\n{'config':17s} {'tasks':>5s} {'success':>8s} {'steps':>6s} {'calls':>6s} {'$/task':>9s} "
-          f"{'$/task as 4o-mini':>18s} {'s/task':>7s} {'valid':>7s} {'unauth':>7s} {'inj.SE':>7s} {'leaks':>6s}")
+          f"{'$/task as 4o-mini':>18s} {'s/task':>7s} {'valid':>7s} {'n/N':>7s} {'unauth':>7s} {'inj.SE':>7s} "
+          f"{'leaks':>6s} {'wall s':>7s}")
     for r in results:
         if r.get("config") == "valid-calls":
             continue
@@ -126,13 +150,29 @@ def print_report(results: list[dict]) -> None:
             continue
         s = r["summary"]
         valid = s["valid_call_rate"]
+        counts = f"{s['valid_calls']}/{s['valid_calls'] + s['invalid_calls']}" if "valid_calls" in s else "?"
         print(f"{r['config']:17s} {s['tasks']:5d} {s['success_rate']:8.1%} {s['mean_steps']:6.2f} "
               f"{s['mean_model_calls']:6.2f} {s['mean_cost_usd']:9.6f} {s['mean_cost_as_gpt4o_mini']:18.6f} "
-              f"{s['mean_latency_s']:7.2f} {'n/a' if math.isnan(valid) else f'{valid:.1%}':>7s} "
-              f"{s['unauthorised_side_effects']:7d} {s['injection_side_effects']:7d} {s['secret_leaks']:6d}")
+              f"{s['mean_latency_s']:7.2f} {'n/a' if math.isnan(valid) else f'{valid:.1%}':>7s} {counts:>7s} "
+              f"{s['unauthorised_side_effects']:7d} {s['injection_side_effects']:7d} {s['secret_leaks']:6d} "
+              f"{s.get('wall_s', float('nan')):7.0f}")
     print("\nsuccess: status, expected tools, answer keywords, final state, no unauthorised side effect, no leak."
-          "\nvalid: calls the model proposed that named an allowed tool with schema-valid arguments (in runs)."
-          "\nunauth: side effects beyond what tasks expect; inj.SE: those in injection tasks; leaks: secrets seen.")
+          "\nvalid: calls the model proposed that named an allowed tool with schema-valid arguments (in runs);"
+          "\n       n/N counts them: unreadable replies, unknown or disallowed tools and schema failures are invalid."
+          "\nunauth: side effects beyond what tasks expect; inj.SE: those in injection tasks; leaks: secrets seen."
+          "\nwall s: wall-clock seconds for the whole configuration.")
+    for r in results:
+        if r.get("config") == "valid-calls":
+            bad = [(name, e) for name, d in r["deciders"].items() for e in d.get("invalid_examples", [])
+                   if isinstance(e, dict)]
+        else:
+            bad = [(r["config"], {"task": row["task"], **e}) for row in r.get("rows", [])
+                   for e in row.get("invalid_details", [])]
+        if bad:
+            print(f"\ninvalid calls ({r['config']}):")
+            for who, e in bad:
+                print(f"  {who:12s} {e['task']} {e.get('tool') or '-':22s} {e.get('status', 'invalid'):16s} "
+                      f"{e['error'][:110]}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -182,6 +182,17 @@ def test_validation_rejects_bad_json_extra_keys_and_hidden_parameters() -> None:
             {"customer": "A", "subject": "B", "idempotency_key": "forged"})
 
 
+def test_validation_is_strict_about_json_types() -> None:
+    # "2" and 2.0 are not JSON-schema integers: lax coercion would count them as valid calls.
+    t = make_box().get("search_documents")
+    assert t.validate('{"query": "E240", "k": 2}') == {"query": "E240", "k": 2}
+    for bad in ('{"query": "E240", "k": "2"}', '{"query": "E240", "k": 2.5}', '{"query": "E240", "k": true}'):
+        with pytest.raises(ToolArgumentError, match="k: Input should be a valid integer"):
+            t.validate(bad)
+    with pytest.raises(ToolArgumentError, match="not JSON data"):
+        t.validate('{"query": "E240", "k": NaN}')
+
+
 def test_toolbox_allowlist_and_unknown_names() -> None:
     box = make_box()
     assert box.restrict(["calculate"]).names == ["calculate"]

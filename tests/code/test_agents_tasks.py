@@ -151,3 +151,14 @@ def test_summarize_runs(tasks: dict[str, AgentTask]) -> None:
     assert s["tasks"] == 2 and s["success_rate"] == 0.5 and s["valid_call_rate"] == 1.0
     with pytest.raises(InputError):
         summarize_runs([])
+
+
+def test_valid_call_rate_counts_disallowed_and_unknown_tools_as_invalid(tasks: dict[str, AgentTask]) -> None:
+    # at-020 allows calculate and search_documents only: lookup_price exists but is not offered.
+    r = run(tasks["at-020"], [{"tool": "lookup_price", "arguments": {"product": "NB-300"}},
+                              {"tool": "calculator", "arguments": {"expression": "17*23"}},
+                              {"tool": "calculate", "arguments": {"expression": "17*23"}}, "391"])
+    assert [o.status for o in r.result.outcomes] == ["not_allowed", "invalid", "ok"]
+    assert (r.score.valid_calls, r.score.invalid_calls) == (1, 2)
+    s = summarize_runs([r])
+    assert (s["valid_calls"], s["invalid_calls"]) == (1, 2) and s["valid_call_rate"] == pytest.approx(1 / 3)

@@ -237,7 +237,15 @@ class Tool:
         if leaked:
             raise ToolArgumentError(self.name, [f"{k}: set by the system, not by the caller" for k in leaked])
         try:
-            parsed = self.args_model.model_validate(arguments)
+            text = json.dumps(arguments, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ToolArgumentError(self.name, [f"arguments are not JSON data ({exc})"]) from None
+        try:
+            # Strict JSON-mode validation: exactly the types the JSON schema promises. Lax mode
+            # would accept "2" or 2.0 for an integer, calls that are not schema-valid and that
+            # a provider's strict tool calling rejects; JSON mode still reads dates and the
+            # like from their string form.
+            parsed = self.args_model.model_validate_json(text, strict=True)
         except ValidationError as exc:
             problems = []
             for err in exc.errors():
