@@ -25,13 +25,12 @@ from typing import Any
 from reference.config import LOCAL_CHAT_MODEL, get_settings
 from reference.errors import InputError, InputTooLargeError, ProviderError
 from reference.llm import (
-    ChatModel,
     Message,
+    TokenStreamingChatModel,
     Usage,
     _messages_for_template,
     _Result,
     smollm2_gguf_path,
-    validate_messages,
 )
 
 
@@ -83,7 +82,7 @@ def load_hf_model(dtype: str = "float32") -> tuple[Any, Any]:
     return model, tokenizer
 
 
-class TransformersChatModel(ChatModel):
+class TransformersChatModel(TokenStreamingChatModel):
     """A transformers causal LM behind the lab's chat interface (and the lab server).
 
     By default it wraps the shared SmolLM2 from :func:`load_hf_model` (about 7x slower
@@ -266,11 +265,4 @@ class TransformersChatModel(ChatModel):
         )
         return _Result(text="".join(pieces), usage=Usage(self.prompt_tokens(messages), len(pieces)),
                        finish_reason=self._last_finish)
-
-    def stream(
-        self, messages: Sequence[Message], *, max_tokens: int = 256, temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-    ) -> Iterator[str]:
-        yield from self.iter_tokens(validate_messages(messages), max_tokens=max_tokens,
-                                    temperature=temperature, stop=stop)
 

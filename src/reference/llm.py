@@ -223,6 +223,29 @@ class ChatModel(ABC):
         return f"{type(self).__name__}(model={self.model!r})"
 
 
+class TokenStreamingChatModel(ChatModel):
+    """A local model that generates token by token: :meth:`stream` yields each piece.
+
+    Subclasses implement :meth:`iter_tokens` (also used by the lab server, which passes
+    ``cancel`` to stop on client disconnect).
+    """
+
+    @abstractmethod
+    def iter_tokens(
+        self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0,
+        stop: Sequence[str] | None = None, schema: dict[str, Any] | None = None, seed: int | None = 0,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[str]:
+        """Yield generated pieces one token at a time; stop early when ``cancel`` is set."""
+
+    def stream(
+        self, messages: Sequence[Message], *, max_tokens: int = 256, temperature: float = 0.0,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        yield from self.iter_tokens(validate_messages(messages), max_tokens=max_tokens,
+                                    temperature=temperature, stop=stop)
+
+
 @dataclass(frozen=True)
 class _Result:
     text: str
@@ -391,7 +414,7 @@ def _object_schema(schema: dict[str, Any] | None) -> dict[str, Any]:
     return schema if schema else {"type": "object", "properties": {}}
 
 
-class LlamaCppChatModel(ChatModel):
+class LlamaCppChatModel(TokenStreamingChatModel):
     """SmolLM2-135M-Instruct (or any GGUF) through llama.cpp: fast, offline, greedy by default.
 
     ``response_format`` and a forced ``tool_choice`` are enforced with a grammar built
@@ -504,13 +527,6 @@ class LlamaCppChatModel(ChatModel):
             return _Result(text="", usage=usage, finish_reason="tool_calls",
                            tool_calls=(_tool_call_from_text(text, forced[1]),))
         return _Result(text=text, usage=usage, finish_reason=self._last_finish)
-
-    def stream(
-        self, messages: Sequence[Message], *, max_tokens: int = 256, temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-    ) -> Iterator[str]:
-        yield from self.iter_tokens(validate_messages(messages), max_tokens=max_tokens,
-                                    temperature=temperature, stop=stop)
 
 
 def _tool_call_from_text(text: str, name: str | None) -> ToolCall:
