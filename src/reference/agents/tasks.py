@@ -31,8 +31,8 @@ from reference.agents.executor import ToolOutcome
 from reference.agents.lab_tools import HELPDESK_TOKEN, LabEnvironment, tool_names
 from reference.agents.loop import Agent, AgentResult, Budget
 from reference.agents.tools import Tool, Toolbox, TransientToolError
-from reference.datasets import DATASETS_DIR, read_jsonl
-from reference.errors import DataFileError, InputError, ProviderUnavailableError, RateLimitError
+from reference.datasets import DATASETS_DIR, read_jsonl, require_unique
+from reference.errors import InputError, ProviderUnavailableError, RateLimitError
 from reference.llm import ChatModel, Message, ToolCall, _Result
 
 __all__ = [
@@ -125,11 +125,7 @@ def load_agent_tasks(path: str | Path | None = None, *, category: str | None = N
         raise InputError(f"category must be one of {list(categories)}, got {category!r}")
     p = Path(path) if path is not None else TASKS_PATH
     tasks = read_jsonl(p, AgentTask)
-    seen: set[str] = set()
-    for t in tasks:
-        if t.id in seen:
-            raise DataFileError(f"{p}: task id '{t.id}' appears more than once")
-        seen.add(t.id)
+    require_unique(p, (t.id for t in tasks), "task id")
     return [t for t in tasks if category is None or t.category == category]
 
 

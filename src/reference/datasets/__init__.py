@@ -8,7 +8,7 @@ Example:
     True
 """
 
-from reference.datasets._io import DATASETS_DIR, read_jsonl
+from reference.datasets._io import DATASETS_DIR, read_jsonl, require_unique
 from reference.datasets.corpus import (
     DocumentRecord,
     QAItem,
@@ -34,5 +34,5 @@ __all__ = [
     "DATASETS_DIR", "ChatExample", "DocumentRecord", "IntentExample", "Judgment", "QAItem",
     "SupportingPassage", "WorkloadQuery", "document_path", "document_text", "finetune_schema",
     "load_finetune", "load_golden", "load_intents", "load_judgments", "load_manifest", "load_queries",
-    "read_jsonl",
+    "read_jsonl", "require_unique",
 ]

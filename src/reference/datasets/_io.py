@@ -11,6 +11,8 @@ Example:
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -65,3 +67,21 @@ def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
     if not records:
         raise DataFileError(f"{p}: file is empty")
     return records
+
+
+def require_unique(path: str | Path, ids: Iterable[str], what: str = "id") -> None:
+    """Raise :class:`DataFileError` naming up to five values of ``ids`` that repeat.
+
+    Example:
+        >>> require_unique("x.jsonl", ["a", "b"])
+        >>> require_unique("x.jsonl", ["a", "a"], "doc_id")
+        Traceback (most recent call last):
+        ...
+        reference.errors.DataFileError: x.jsonl: doc_id 'a' appears more than once
+    """
+    dupes = [i for i, n in Counter(ids).items() if n > 1]
+    if len(dupes) == 1:
+        raise DataFileError(f"{path}: {what} {dupes[0]!r} appears more than once")
+    if dupes:
+        shown = ", ".join(repr(d) for d in dupes[:5])
+        raise DataFileError(f"{path}: {len(dupes)} values of {what} appear more than once: {shown}")

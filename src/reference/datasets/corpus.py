@@ -28,7 +28,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from reference.datasets._io import DATASETS_DIR, read_jsonl
+from reference.datasets._io import DATASETS_DIR, read_jsonl, require_unique
 from reference.errors import DataFileError, InputError
 
 #: Root of the rendered corpus (manifest paths are relative to it).
@@ -157,11 +157,7 @@ def load_manifest(path: str | Path | None = None) -> list[DocumentRecord]:
     """
     p = Path(path) if path is not None else MANIFEST_PATH
     records = read_jsonl(p, DocumentRecord)
-    seen: set[str] = set()
-    for rec in records:
-        if rec.doc_id in seen:
-            raise DataFileError(f"{p}: doc_id '{rec.doc_id}' appears more than once")
-        seen.add(rec.doc_id)
+    require_unique(p, (rec.doc_id for rec in records), "doc_id")
     return records
 
 
@@ -183,11 +179,7 @@ def load_golden(split: str | None = None, path: str | Path | None = None) -> lis
         raise InputError(f"split must be 'dev', 'test' or None (both), got {split!r}")
     p = Path(path) if path is not None else GOLDEN_PATH
     items = read_jsonl(p, QAItem)
-    seen: set[str] = set()
-    for item in items:
-        if item.id in seen:
-            raise DataFileError(f"{p}: question id '{item.id}' appears more than once")
-        seen.add(item.id)
+    require_unique(p, (item.id for item in items), "question id")
     return [q for q in items if split is None or q.split == split]
 
 

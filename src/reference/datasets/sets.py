@@ -35,7 +35,7 @@ from typing import Literal, overload
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator, model_validator
 
-from reference.datasets._io import DATASETS_DIR, read_jsonl
+from reference.datasets._io import DATASETS_DIR, read_jsonl, require_unique
 from reference.errors import DataFileError, InputError
 
 __all__ = [
@@ -413,12 +413,6 @@ def _dir(root: str | Path | None, name: str) -> Path:
     return Path(root) if root is not None else DATASETS_DIR / name
 
 
-def _unique_ids(path: Path, ids: list[str]) -> None:
-    dupes = [i for i, n in Counter(ids).items() if n > 1]
-    if dupes:
-        raise DataFileError(f"{path}: duplicate ids {dupes[:5]}")
-
-
 def load_queries(root: str | Path | None = None) -> list[WorkloadQuery]:
     """Load the query stream in arrival order.
 
@@ -435,7 +429,7 @@ def load_queries(root: str | Path | None = None) -> list[WorkloadQuery]:
     """
     path = _dir(root, "workloads") / "queries.jsonl"
     rows = read_jsonl(path, WorkloadQuery)
-    _unique_ids(path, [r.id for r in rows])
+    require_unique(path, [r.id for r in rows])
     for prev, cur in zip(rows, rows[1:]):
         if cur.seq <= prev.seq:
             raise DataFileError(f"{path}: seq must increase strictly ({cur.id} has seq {cur.seq} after {prev.seq})")
@@ -467,7 +461,7 @@ def load_intents(split: str | None = None, root: str | Path | None = None) -> li
         raise InputError(f"unknown intents split {split!r}; choose 'train', 'test' or None for both")
     path = _dir(root, "workloads") / "intents.jsonl"
     rows = read_jsonl(path, IntentExample)
-    _unique_ids(path, [r.id for r in rows])
+    require_unique(path, [r.id for r in rows])
     texts = Counter(r.text.lower() for r in rows)
     dupes = [t for t, n in texts.items() if n > 1]
     if dupes:
@@ -501,7 +495,7 @@ def load_finetune(split: str, root: str | Path | None = None) -> list[ChatExampl
     path = _dir(root, "finetune") / f"{split}.jsonl"
     rows: list[ChatExample] | list[SanityPrompt]
     rows = read_jsonl(path, SanityPrompt) if split == "sanity" else read_jsonl(path, ChatExample)
-    _unique_ids(path, [r.id for r in rows])
+    require_unique(path, [r.id for r in rows])
     return rows
 
 
@@ -544,7 +538,7 @@ def load_judgments(root: str | Path | None = None) -> list[Judgment]:
     """
     path = _dir(root, "judgments") / "judgments.jsonl"
     rows = read_jsonl(path, Judgment)
-    _unique_ids(path, [r.id for r in rows])
+    require_unique(path, [r.id for r in rows])
     pairs: dict[str, list[Judgment]] = defaultdict(list)
     for r in rows:
         if r.pair_id is not None:
