@@ -160,7 +160,9 @@ def test_metrics_expose_requests_latency_tokens_queue_and_rejections():
 
 def test_access_log_is_one_json_line_per_request_without_key_or_content(caplog):
     secret = "sk-lab-very-secret-key-123"
-    with serve(ServerLimits(), api_key=secret) as server, caplog.at_level(logging.INFO, "reference.serve.access"):
+    # caplog's level outlives the server: the access line is written after the response is
+    # sent, so the server must stop (and finish logging) before the capture level is reset.
+    with caplog.at_level(logging.INFO, "reference.serve.access"), serve(ServerLimits(), api_key=secret) as server:
         r = httpx.post(server.base_url + CHAT, json=chat_body("my password is hunter2", max_tokens=3),
                        headers={"Authorization": f"Bearer {secret}", "X-Request-Id": "req-42"}, timeout=5)
         assert r.headers["x-request-id"] == "req-42"
