@@ -438,8 +438,7 @@ def _anchor_types(text: str) -> set[tuple[tuple[str, Any], str]]:
     out: set[tuple[tuple[str, Any], str]] = set()
     for m in _NUM_RE.finditer(text):
         after = re.match(r"\s*-?\s*(%|[A-Za-z]+)", text[m.end():])
-        unit = after.group(1).lower() if after else ""
-        unit = unit[:-1] if len(unit) > 3 and unit.endswith("s") else unit
+        unit = (_unit_key(None, after.group(1)) if after else None) or ""
         kind = "money" if m.group("cur") else "time" if unit in _TIME_UNITS else unit
         out.add((("n", round(_number_value(m, text), 6)), kind))
     for i in _coded_ids(text):
