@@ -4,9 +4,11 @@ What it does, on whatever device ``reference.finetune.pick_device`` finds (CUDA 
 present, else the CPU):
 
 1. evaluates the base SmolLM2-135M on the whole test split (54 questions) and the
-   sanity set (24 general prompts), greedy;
-2. trains a LoRA adapter (``reference.finetune.FULL_CONFIG`` unless overridden) on the
-   whole train split with early stopping on the validation split;
+   sanity set (48 general prompts), greedy;
+2. answers the rehearsal prompts (general questions, none shared with the sanity set)
+   with the base model, greedy, and trains a LoRA adapter
+   (``reference.finetune.FULL_CONFIG`` unless overridden) on the whole train split plus
+   those self-answered examples, with early stopping on the validation split;
 3. evaluates the adapted model the same way, saves the adapter under
    ``<cache_dir>/adapters/`` and prints before/after metrics, timings and the device.
 
@@ -15,6 +17,7 @@ Usage::
     LAB_THREADS=2 python benchmarks/finetune.py                 # the full run (minutes on 2 CPU cores)
     python benchmarks/finetune.py --rank 2                      # a smaller adapter
     python benchmarks/finetune.py --epochs 0.25 --limit 12      # a quick look
+    python benchmarks/finetune.py --no-rehearsal                # the task data only
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
     parser.add_argument("--limit", type=int, default=None,
                         help="evaluate on the first N test/sanity items only")
+    parser.add_argument("--no-rehearsal", action="store_true",
+                        help="train on the task examples only (no self-answered general prompts)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -76,10 +81,20 @@ def main(argv: list[str] | None = None) -> int:
         metrics["sanity"] = ft.sanity_pass_rate([g.text for g in san], sanity)
         metrics["eval_s"] = time.perf_counter() - started
         print(f"{label}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()), flush=True)
+        passed[label] = [p.passes(g.text) for p, g in zip(sanity, san)]
         return metrics
 
+    passed: dict[str, list[bool]] = {}
     before = evaluate(base, "base")
-    result = ft.train_lora(base, tok, train, val, cfg, reply_check=parse_cited_answer, progress=True)
+    extra: list[dict] = []
+    if not args.no_rehearsal:
+        started = time.perf_counter()
+        extra = ft.rehearsal_examples(base, tok, load_finetune("rehearsal"), max_new_tokens=64,
+                                      batch_size=batch, progress=True)
+        print(f"rehearsal: {len(extra)} self-answered general examples in {time.perf_counter() - started:.0f} s",
+              flush=True)
+    result = ft.train_lora(base, tok, train, val, cfg, reply_check=parse_cited_answer, rehearsal=extra,
+                           progress=True)
     print(result.summary(), flush=True)
     after = evaluate(result.model, "LoRA")
     folder = ft.save_adapter(result.model, cache_dir() / "adapters" / f"cited-json-full-r{cfg.rank}",
@@ -95,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"LoRA r={cfg.rank} alpha={cfg.alpha} on {', '.join(cfg.target_modules)}; {result.steps} steps "
           f"(best {result.best_step}, batch {cfg.batch_size}x{cfg.grad_accum}, lr {cfg.learning_rate}); "
-          f"{len(train)} train examples")
+          f"{len(train)} train examples + {len(extra)} rehearsal examples")
     print(f"| metric | base | LoRA |\n|---|---:|---:|")
     for label, key in rows:
         print(f"| {label} | {before[key]:.3f} | {after[key]:.3f} |")
@@ -104,12 +119,16 @@ def main(argv: list[str] | None = None) -> int:
           f"evaluation {before['eval_s']:.0f} s before, {after['eval_s']:.0f} s after; total wall {total:.0f} s")
     print(f"test split: {len(test)} questions ({sum(not e.meta.answerable for e in test)} unanswerable); "
           f"sanity: {len(sanity)} prompts; adapter saved to {folder}")
+    lost = [p.id for p, b, a in zip(sanity, passed["base"], passed["LoRA"]) if b and not a]
+    gained = [p.id for p, b, a in zip(sanity, passed["base"], passed["LoRA"]) if a and not b]
+    print(f"sanity prompts lost: {', '.join(lost) or 'none'}; gained: {', '.join(gained) or 'none'}")
     if after["sanity"] < before["sanity"]:
         print(f"NOTE: the sanity pass rate dropped by {before['sanity'] - after['sanity']:.3f}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump({"before": before, "after": after, "device": result.device, "threads": threads,
                        "train_s": result.seconds, "total_s": total, "steps": result.steps,
+                       "rehearsal": len(extra), "sanity_lost": lost, "sanity_gained": gained,
                        "history": result.history, "config": ft.config_dict(cfg)}, fh, indent=2, default=str)
     return 0
 

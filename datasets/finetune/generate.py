@@ -474,6 +474,73 @@ SANITY = [
     ("What is the capital of the Netherlands?", ["Amsterdam"]),
     ("What is the square root of 81?", ["9", "nine"]),
     ("In which country is the city of Leeds?", ["England", "UK", "United Kingdom"]),
+    # 25-48: added so that one changed reply moves the rate by about 2 points, not 4
+    ("What is the capital of Italy?", ["Rome"]),
+    ("What is 9 times 6?", ["54"]),
+    ("Translate 'cat' into French.", ["chat"]),
+    ("What colour is the sky on a clear day?", ["blue"]),
+    ("How many months are in a year?", ["12", "twelve"]),
+    ("Which planet is known as the Red Planet?", ["Mars"]),
+    ("What is the opposite of 'up'?", ["down"]),
+    ("Who painted the Mona Lisa?", ["Leonardo", "da Vinci"]),
+    ("What is the freezing point of water in Celsius?", ["0", "zero"]),
+    ("What is the capital of Germany?", ["Berlin"]),
+    ("How many sides does a triangle have?", ["3", "three"]),
+    ("What is the largest ocean on Earth?", ["Pacific"]),
+    ("What is the plural of 'child'?", ["children"]),
+    ("Say goodbye in Spanish.", ["adios", "adiós", "hasta"]),
+    ("What is 100 minus 37?", ["63"]),
+    ("Which animal is the largest mammal on Earth?", ["blue whale", "whale"]),
+    ("What do bees make?", ["honey"]),
+    ("Write a Python statement that prints the word hello.", ["print("]),
+    ("How many hours are in a day?", ["24", "twenty-four"]),
+    ("What is the capital of Spain?", ["Madrid"]),
+    ("What is 12 divided by 4?", ["3", "three"]),
+    ("Which star is at the centre of our solar system?", ["Sun"]),
+    ("What is the capital of Russia?", ["Moscow"]),
+    ("What language is mainly spoken in Brazil?", ["Portuguese"]),
+]
+
+# General prompts for rehearsal: during LoRA training the base model's own greedy replies
+# to these are mixed into the task examples, so that the adapter keeps answering plain
+# questions plainly. No prompt here repeats a sanity prompt or asks the same fact.
+REHEARSAL = [
+    "What is the capital of Canada?",
+    "What is 4 times 5?",
+    "Translate 'good morning' into German.",
+    "What colour are bananas when they are ripe?",
+    "How many continents are there?",
+    "Name the closest planet to the Sun.",
+    "What is the opposite of 'fast'?",
+    "Who wrote 'Pride and Prejudice'?",
+    "What is the chemical symbol for gold?",
+    "Complete the sequence: 5, 10, 15, 20, ...",
+    "How many wheels does a bicycle have?",
+    "Which is the longest river in Africa?",
+    "What is the plural of 'foot'?",
+    "Say thank you in German.",
+    "What is 20 plus 23?",
+    "Which animal is famous for having a long neck?",
+    "What gas do humans breathe out?",
+    "Write a Python expression that adds 2 and 3.",
+    "How many seconds are in a minute?",
+    "What is the capital of Australia?",
+    "What is half of 50?",
+    "Which continent is Egypt in?",
+    "Give me a word that rhymes with 'cat'.",
+    "What is the main ingredient of guacamole?",
+    "Explain in one sentence what a noun is.",
+    "Suggest a name for a pet goldfish.",
+    "Write one sentence about the weather in autumn.",
+    "Name some fruits.",
+    "What does a thermometer measure?",
+    "How do you say 'yes' in Italian?",
+    "What is the tallest mountain in the world?",
+    "What is the past tense of 'run'?",
+    "How many players are on a football team on the pitch?",
+    "What is the capital of Egypt?",
+    "Name a primary colour.",
+    "What is 3 squared?",
 ]
 
 
@@ -631,6 +698,9 @@ def main(argv: list[str] | None = None) -> None:
     sanity = [{"id": f"sanity-{i:02d}", "messages": [{"role": "user", "content": p}],
                "expected_keywords": kw} for i, (p, kw) in enumerate(SANITY, start=1)]
     write_jsonl(args.out / "sanity.jsonl", sanity)
+    rehearsal = [{"id": f"rehearsal-{i:02d}", "messages": [{"role": "user", "content": p}]}
+                 for i, p in enumerate(REHEARSAL, start=1)]
+    write_jsonl(args.out / "rehearsal.jsonl", rehearsal)
     with open(args.out / "schema.json", "w", encoding="utf-8", newline="\n") as fh:
         fh.write(json.dumps(SCHEMA, ensure_ascii=False, indent=2) + "\n")
 

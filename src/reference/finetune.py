@@ -12,7 +12,9 @@ The pieces of a supervised fine-tuning (SFT) run, each small enough to read:
   :func:`reference.hf.load_hf_model` is never mutated); :func:`pick_device` chooses
   CUDA when present, so the same code runs on a GPU unchanged.
 * **Training**: :func:`train_lora`, a plain torch loop with gradient accumulation,
-  warm-up then linear decay, tqdm progress, validation loss and early stopping.
+  warm-up then linear decay, tqdm progress, validation loss and early stopping;
+  :func:`rehearsal_examples` turns general prompts into examples answered by the base
+  model itself, mixed in (``rehearsal=``) so the adapter does not forget plain answers.
 * **Evaluation**: :func:`generate_replies` (batched greedy decoding),
   :func:`score_reply` / :func:`task_metrics` for the cited-JSON task and
   :func:`sanity_pass_rate` for the general prompts that catch collapse.
@@ -49,8 +51,8 @@ __all__ = [
     "LoraTrainConfig", "ReplyScore", "SequenceTooLongError", "TrainResult", "attach_lora", "base_fingerprint",
     "check_adapter", "collate", "config_dict", "count_parameters", "demo_adapter", "encode_chat",
     "encode_dataset", "evaluate_loss", "fast_subset", "generate_replies", "load_adapter", "lora_config",
-    "lora_parameter_count", "merge_adapter", "pick_device", "sanity_pass_rate", "save_adapter", "score_reply",
-    "serve_name", "task_metrics", "train_lora", "validate_examples",
+    "lora_parameter_count", "merge_adapter", "pick_device", "rehearsal_examples", "sanity_pass_rate",
+    "save_adapter", "score_reply", "serve_name", "task_metrics", "train_lora", "validate_examples",
 ]
 
 #: Attention projections of the Llama architecture (SmolLM2 is a Llama).
@@ -199,8 +201,11 @@ def _example_id(example: Any, index: int) -> str:
     return f"example {index} ({ident})" if ident else f"example {index}"
 
 
-def _as_messages(example: Any, where: str) -> list[dict[str, Any]]:
-    """Pull the message list out of a ChatExample, a {"messages": [...]} dict or a bare list."""
+def _as_messages(example: Any, where: str, *, require_assistant: bool = True) -> list[dict[str, Any]]:
+    """Pull the message list out of a ChatExample, a {"messages": [...]} dict or a bare list.
+
+    With ``require_assistant=False`` it checks a prompt instead: it must end with a user turn.
+    """
     if hasattr(example, "messages") and not isinstance(example, dict):
         raw = example.messages
     elif isinstance(example, dict):
@@ -231,6 +236,11 @@ def _as_messages(example: Any, where: str) -> list[dict[str, Any]]:
         if not isinstance(content, str) or not content.strip():
             raise FinetuneDataError(f"{where}: message {j} ({role}) has empty or non-text content")
         out.append({"role": role, "content": content})
+    if not require_assistant:
+        if out[-1]["role"] != "user":
+            raise FinetuneDataError(f"{where}: a prompt must end with a user message, "
+                                    f"got role {out[-1]['role']!r}")
+        return out
     if out[-1]["role"] != "assistant":
         raise FinetuneDataError(f"{where}: the last message must be the assistant reply to learn, "
                                 f"got role {out[-1]['role']!r}")
@@ -528,6 +538,8 @@ class TrainResult:
         train_tokens: tokens processed in training forward passes (padding excluded).
         config: the settings used.
         initial_val_loss: validation loss before the first step (``nan`` without validation data).
+        examples: training examples, task and rehearsal together.
+        rehearsal_examples: how many of them were rehearsal examples.
     """
 
     model: Any
@@ -541,6 +553,8 @@ class TrainResult:
     train_tokens: int
     config: LoraTrainConfig
     initial_val_loss: float = math.nan
+    examples: int = 0
+    rehearsal_examples: int = 0
 
     @property
     def steps(self) -> int:
@@ -576,6 +590,7 @@ def train_lora(
     cfg: LoraTrainConfig | None = None,
     *,
     reply_check: Callable[[str], Any] | None = None,
+    rehearsal: Sequence[Any] | None = None,
     progress: bool = True,
     model: Any | None = None,
 ) -> TrainResult:
@@ -590,7 +605,12 @@ def train_lora(
         train: training examples (see :func:`validate_examples` for accepted shapes).
         validation: examples for the validation loss and early stopping (optional).
         cfg: hyper-parameters; see :class:`LoraTrainConfig`.
-        reply_check: validator every assistant reply must pass (the target schema).
+        reply_check: validator every assistant reply of ``train`` and ``validation`` must
+            pass (the target schema).
+        rehearsal: general examples mixed into the training data without ``reply_check``
+            (for example :func:`rehearsal_examples`: the base model's own replies), so the
+            adapter learns the new format without forgetting how to answer plain
+            questions. They are shuffled in with ``train``; validation stays task-only.
         progress: show a tqdm progress bar.
         model: continue training this peft model instead of attaching fresh adapters.
 
@@ -606,6 +626,8 @@ def train_lora(
 
     cfg = cfg or LoraTrainConfig()
     train_enc = encode_dataset(train, tokenizer, max_length=cfg.max_length, reply_check=reply_check)
+    rehearsal_enc = encode_dataset(rehearsal, tokenizer, max_length=cfg.max_length) if rehearsal else []
+    train_enc += rehearsal_enc
     val_enc = (encode_dataset(validation, tokenizer, max_length=cfg.max_length, reply_check=reply_check)
                if validation else [])
     device = pick_device(cfg.device)
@@ -696,6 +718,7 @@ def train_lora(
         stopped_early=stopped_early, device=device.type,
         precision="bf16 autocast" if amp is not None else "float32",
         seconds=time.perf_counter() - started, train_tokens=tokens, config=cfg, initial_val_loss=initial_val,
+        examples=len(train_enc), rehearsal_examples=len(rehearsal_enc),
     )
 
 
@@ -758,6 +781,55 @@ def generate_replies(
                 out.append(Generation(text=text.strip(), completion_tokens=n, seconds=dt / len(rows)))
     finally:
         model.train(was_training)
+    return out
+
+
+def rehearsal_examples(
+    model: Any, tokenizer: Any, prompts: Sequence[Any], *, max_new_tokens: int = 64,
+    batch_size: int = 8, progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Pair general prompts with the model's own greedy replies, as training examples.
+
+    Mixing these into a fine-tuning set (``train_lora(..., rehearsal=...)``) is a cheap
+    guard against forgetting: the adapter is trained to keep answering plain questions
+    the way the base model already does while it learns the new format. The replies
+    are the base model's, right or wrong; rehearsal preserves behaviour, it does not
+    teach facts. Replies cut off by ``max_new_tokens`` are dropped rather than trained
+    on as if they were complete, and so are empty ones.
+
+    Args:
+        model: the base model, before any adapter is attached.
+        tokenizer: its tokenizer.
+        prompts: records with ``id`` and ``messages`` (for example
+            ``load_finetune("rehearsal")``), or plain message lists.
+        max_new_tokens: the longest reply kept.
+        batch_size: prompts per generation batch.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        ``{"id", "messages": [..., assistant]}`` dicts accepted by :func:`train_lora`.
+
+    Raises:
+        InputError: no prompts, or no prompt got a complete reply.
+
+    Example:
+        >>> extra = rehearsal_examples(base, tok, load_finetune("rehearsal"))  # doctest: +SKIP
+        >>> train_lora(base, tok, train, val, cfg, rehearsal=extra)            # doctest: +SKIP
+    """
+    items = list(prompts)
+    if not items:
+        raise InputError("rehearsal_examples needs at least one prompt")
+    conversations = [_as_messages(p, _example_id(p, i), require_assistant=False) for i, p in enumerate(items)]
+    gens = generate_replies(model, tokenizer, conversations, max_new_tokens=max_new_tokens,
+                            batch_size=batch_size, progress=progress)
+    out = []
+    for i, (conv, gen) in enumerate(zip(conversations, gens)):
+        if gen.text and gen.completion_tokens < max_new_tokens:
+            out.append({"id": _example_id(items[i], i),
+                        "messages": [*conv, {"role": "assistant", "content": gen.text}]})
+    if not out:
+        raise InputError(f"none of the {len(items)} rehearsal prompts got a complete reply within "
+                         f"{max_new_tokens} tokens; raise max_new_tokens")
     return out
 
 

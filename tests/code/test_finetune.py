@@ -198,6 +198,55 @@ def test_training_is_deterministic_and_stops_early():
     assert a.best_val_loss <= min(h["val_loss"] for h in a.history)
 
 
+# ----------------------------------------------------------------------- rehearsal
+def test_rehearsal_examples_are_the_models_own_complete_replies(smol):
+    model, tok = smol
+    prompts = load_finetune("rehearsal")[:3]
+    extra = ft.rehearsal_examples(model, tok, prompts, max_new_tokens=48)
+    own = ft.generate_replies(model, tok, [p.messages for p in prompts], max_new_tokens=48)
+    complete = [(p, g) for p, g in zip(prompts, own) if g.text and g.completion_tokens < 48]
+    assert complete, "SmolLM2 should finish at least one short general answer in 48 tokens"
+    assert [e["messages"][-1]["content"] for e in extra] == [g.text for _, g in complete]
+    assert [e["messages"][0]["content"] for e in extra] == [p.prompt for p, _ in complete]
+    assert all(e["id"].endswith(f"({p.id})") for e, (p, _) in zip(extra, complete))
+    with pytest.raises(InputError, match="raise max_new_tokens"):
+        ft.rehearsal_examples(model, tok, prompts, max_new_tokens=1)
+
+
+def test_rehearsal_drops_cut_off_and_empty_replies(monkeypatch):
+    fake = [ft.Generation("Paris.", 3, 0.1), ft.Generation("One two three four", 4, 0.1),
+            ft.Generation("", 1, 0.1)]
+    monkeypatch.setattr(ft, "generate_replies", lambda *a, **k: fake)
+    prompts = [[{"role": "user", "content": q}] for q in ("Capital of France?", "Count.", "Nothing?")]
+    extra = ft.rehearsal_examples(None, None, prompts, max_new_tokens=4)
+    assert extra == [{"id": "example 0", "messages": [{"role": "user", "content": "Capital of France?"},
+                                                       {"role": "assistant", "content": "Paris."}]}]
+
+
+@pytest.mark.parametrize(("prompts", "message"), [
+    ([], "at least one prompt"),
+    ([[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]], "must end with a user"),
+    ([{"id": "x"}], "no 'messages'"),
+])
+def test_bad_rehearsal_prompts_are_refused(prompts, message):
+    with pytest.raises((InputError, ft.FinetuneDataError), match=message):
+        ft.rehearsal_examples(None, None, prompts)
+
+
+def test_rehearsal_examples_skip_the_reply_check_but_not_the_shape_checks(tok):
+    task = load_finetune("train")[:2]
+    plain = [conv("Capital of France?", "Paris.", system=None)]
+    cfg = ft.LoraTrainConfig(rank=2, max_length=512, batch_size=2, max_steps=1, warmup_steps=1)
+    with pytest.raises(ft.FinetuneDataError, match="target schema"):
+        ft.train_lora(tiny_llama(), tok, task + plain, cfg=cfg, reply_check=parse_cited_answer, progress=False)
+    result = ft.train_lora(tiny_llama(), tok, task, cfg=cfg, reply_check=parse_cited_answer, rehearsal=plain,
+                           progress=False)
+    assert (result.examples, result.rehearsal_examples) == (3, 1)
+    with pytest.raises(ft.FinetuneDataError, match="last message must be the assistant"):
+        ft.train_lora(tiny_llama(), tok, task, cfg=cfg, reply_check=parse_cited_answer,
+                      rehearsal=[{"messages": [{"role": "user", "content": "Hi"}]}], progress=False)
+
+
 # ----------------------------------------------------------------------- adapters
 def _logits(model, ids):
     with torch.no_grad():

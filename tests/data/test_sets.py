@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - exercised only without jsonschema
 
 GENERATED = {
     "workloads": ["queries.jsonl", "intents.jsonl"],
-    "finetune": ["train.jsonl", "validation.jsonl", "test.jsonl", "sanity.jsonl", "schema.json"],
+    "finetune": ["train.jsonl", "validation.jsonl", "test.jsonl", "sanity.jsonl", "rehearsal.jsonl", "schema.json"],
     "judgments": ["judgments.jsonl"],
 }
 
@@ -196,6 +196,16 @@ def test_sanity_prompts():
     rows = load_finetune("sanity")
     assert rows[0].passes("The capital is Paris.")
     assert not rows[0].passes("I am not sure.")
+
+
+def test_rehearsal_prompts_are_general_and_apart_from_the_sanity_set():
+    sanity, rehearsal = load_finetune("sanity"), load_finetune("rehearsal")
+    assert len(sanity) >= 40 and len(rehearsal) >= 30
+    assert not {p.prompt.lower() for p in sanity} & {p.prompt.lower() for p in rehearsal}
+    # rehearsal must not quietly teach the sanity answers: no sanity keyword of 4+ letters
+    # (capitals, names, words) appears in a rehearsal prompt
+    words = {k.lower() for p in sanity for k in p.expected_keywords if len(k) >= 4 and k.isalpha()}
+    assert not [(w, p.id) for w in words for p in rehearsal if w in p.prompt.lower().split()]
 
 
 def test_parse_cited_answer_errors():
