@@ -196,8 +196,12 @@ def _autocast_dtype(device: Any, precision: str) -> Any:
 
 
 # -------------------------------------------------------------------------------- data
+def _raw_id(example: Any) -> Any:
+    return example.get("id") if isinstance(example, dict) else getattr(example, "id", None)
+
+
 def _example_id(example: Any, index: int) -> str:
-    ident = example.get("id") if isinstance(example, dict) else getattr(example, "id", None)
+    ident = _raw_id(example)
     return f"example {index} ({ident})" if ident else f"example {index}"
 
 
@@ -725,11 +729,16 @@ def train_lora(
 # -------------------------------------------------------------------------- generation
 @dataclass(frozen=True)
 class Generation:
-    """One generated reply: text, tokens generated, and this request's share of the batch time."""
+    """One generated reply: text, tokens generated, and this request's share of the batch time.
+
+    ``finish_reason`` is ``"stop"`` when the model ended its turn and ``"length"`` when
+    ``max_new_tokens`` cut it off (the same words as the OpenAI API).
+    """
 
     text: str
     completion_tokens: int
     seconds: float
+    finish_reason: str = "stop"
 
 
 def generate_replies(
@@ -776,9 +785,11 @@ def generate_replies(
                                      pad_token_id=pad_id, eos_token_id=eot)
             dt = time.perf_counter() - t0
             for row in gen[:, width:].tolist():
-                n = next((k + 1 for k, t in enumerate(row) if t == eot), len(row))
+                stop = next((k + 1 for k, t in enumerate(row) if t == eot), None)
+                n = stop or len(row)
                 text = tokenizer.decode(row[:n], skip_special_tokens=True)
-                out.append(Generation(text=text.strip(), completion_tokens=n, seconds=dt / len(rows)))
+                out.append(Generation(text=text.strip(), completion_tokens=n, seconds=dt / len(rows),
+                                      finish_reason="stop" if stop else "length"))
     finally:
         model.train(was_training)
     return out
@@ -824,8 +835,8 @@ def rehearsal_examples(
                             batch_size=batch_size, progress=progress)
     out = []
     for i, (conv, gen) in enumerate(zip(conversations, gens)):
-        if gen.text and gen.completion_tokens < max_new_tokens:
-            out.append({"id": _example_id(items[i], i),
+        if gen.text and gen.finish_reason == "stop":
+            out.append({"id": str(_raw_id(items[i]) or f"rehearsal-{i + 1:02d}"),
                         "messages": [*conv, {"role": "assistant", "content": gen.text}]})
     if not out:
         raise InputError(f"none of the {len(items)} rehearsal prompts got a complete reply within "

@@ -204,22 +204,23 @@ def test_rehearsal_examples_are_the_models_own_complete_replies(smol):
     prompts = load_finetune("rehearsal")[:3]
     extra = ft.rehearsal_examples(model, tok, prompts, max_new_tokens=48)
     own = ft.generate_replies(model, tok, [p.messages for p in prompts], max_new_tokens=48)
-    complete = [(p, g) for p, g in zip(prompts, own) if g.text and g.completion_tokens < 48]
+    complete = [(p, g) for p, g in zip(prompts, own) if g.text and g.finish_reason == "stop"]
+    assert all(g.completion_tokens == 48 for g in own if g.finish_reason == "length")
     assert complete, "SmolLM2 should finish at least one short general answer in 48 tokens"
     assert [e["messages"][-1]["content"] for e in extra] == [g.text for _, g in complete]
     assert [e["messages"][0]["content"] for e in extra] == [p.prompt for p, _ in complete]
-    assert all(e["id"].endswith(f"({p.id})") for e, (p, _) in zip(extra, complete))
+    assert [e["id"] for e in extra] == [p.id for p, _ in complete]
     with pytest.raises(InputError, match="raise max_new_tokens"):
         ft.rehearsal_examples(model, tok, prompts, max_new_tokens=1)
 
 
 def test_rehearsal_drops_cut_off_and_empty_replies(monkeypatch):
-    fake = [ft.Generation("Paris.", 3, 0.1), ft.Generation("One two three four", 4, 0.1),
+    fake = [ft.Generation("Paris.", 3, 0.1), ft.Generation("One two three four", 4, 0.1, "length"),
             ft.Generation("", 1, 0.1)]
     monkeypatch.setattr(ft, "generate_replies", lambda *a, **k: fake)
     prompts = [[{"role": "user", "content": q}] for q in ("Capital of France?", "Count.", "Nothing?")]
     extra = ft.rehearsal_examples(None, None, prompts, max_new_tokens=4)
-    assert extra == [{"id": "example 0", "messages": [{"role": "user", "content": "Capital of France?"},
+    assert extra == [{"id": "rehearsal-01", "messages": [{"role": "user", "content": "Capital of France?"},
                                                        {"role": "assistant", "content": "Paris."}]}]
 
 
